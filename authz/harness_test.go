@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/authz/authz/internal/pgtest"
 	"github.com/authz/authz/storage"
@@ -45,14 +48,44 @@ type testEnv struct {
 	store *storage.Store
 	http  *httptest.Server
 	url   string
+	dbURL string
 }
 
 // newTestEnv starts a server on the package database. mutate may change the
 // configuration first.
 func newTestEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
 	t.Helper()
+	return newEnvOn(t, testDB.URL, mutate...)
+}
+
+// newIsolatedEnv starts a server on a database of its own, for tests that
+// change state every server shares, such as the signing keys.
+func newIsolatedEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
-	store, err := storage.Open(ctx, storage.Options{URL: testDB.URL})
+	db, drop, _, err := pgtest.Create(ctx)
+	if err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(drop)
+	store, err := storage.Open(ctx, storage.Options{URL: db.URL})
+	if err != nil {
+		t.Fatalf("open storage: %v", err)
+	}
+	_, _, err = store.Migrate(ctx)
+	store.Close()
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return newEnvOn(t, db.URL, mutate...)
+}
+
+// newEnvOn starts a server on the database at dbURL. Two servers on one
+// database behave like two replicas of a deployment.
+func newEnvOn(t testing.TB, dbURL string, mutate ...func(*Config)) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	store, err := storage.Open(ctx, storage.Options{URL: dbURL})
 	if err != nil {
 		t.Fatalf("open storage: %v", err)
 	}
@@ -79,7 +112,30 @@ func newTestEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
 	hs.Config.Handler = srv.Handler()
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, srv: srv, store: store, http: hs, url: hs.URL}
+	return &testEnv{t: t, srv: srv, store: store, http: hs, url: hs.URL, dbURL: dbURL}
+}
+
+// rawDB connects to the database directly, to inspect or age rows.
+func rawDB(t testing.TB, dbURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// tokenFor gets an access token with the client credentials grant.
+func (e *testEnv) tokenFor(c testClient) string {
+	e.t.Helper()
+	r := e.post("/token", &c, url.Values{"grant_type": {"client_credentials"}})
+	if r.status != http.StatusOK {
+		e.t.Fatalf("client credentials: status %d, body %s", r.status, r.body)
+	}
+	return r.str(e.t, "access_token")
 }
 
 func testLogger(t testing.TB) *slog.Logger {

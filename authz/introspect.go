@@ -49,26 +49,32 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	r.Form.Del("access_token")
 
 	ir, err := s.provider.NewIntrospectionRequest(ctx, r, &Session{})
-	switch {
-	case err == nil:
-	case errors.Is(err, fosite.ErrRequestUnauthorized):
-		s.log.InfoContext(ctx, "client authentication failed", "path", r.URL.Path,
-			"client_id", truncate(requestClientID(r), 64), "remote_addr", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Basic realm="authz", charset="UTF-8"`)
-		writeJSONError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
-		return
-	case errors.Is(err, fosite.ErrInvalidRequest):
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The request must carry a token parameter.")
-		return
-	default:
-		// Unknown, expired, revoked, tampered: all the same to the caller
-		// (RFC 7662 section 2.2). A storage fault also lands here and fails
-		// closed; it is logged.
+	if err != nil {
+		// Only the outermost error says what went wrong: fosite wraps the
+		// validator's causes, which reuse the same error names.
 		var rfc *fosite.RFC6749Error
-		if !errors.As(err, &rfc) || rfc.CodeField >= 500 || isStorageFault(err) {
-			s.log.WarnContext(ctx, "introspection treated token as inactive after an error", "err", err)
+		errors.As(err, &rfc)
+		switch {
+		case errors.Is(err, fosite.ErrTemporarilyUnavailable):
+			s.log.ErrorContext(ctx, "introspection failed", "err", err)
+			w.Header().Set("Retry-After", "5")
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Introspection is unavailable; retry later.")
+		case rfc != nil && rfc.ErrorField == fosite.ErrRequestUnauthorized.ErrorField:
+			s.log.InfoContext(ctx, "client authentication failed", "path", r.URL.Path,
+				"client_id", truncate(requestClientID(r), 64), "remote_addr", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Basic realm="authz", charset="UTF-8"`)
+			writeJSONError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		case rfc != nil && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField:
+			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The request must carry a token parameter.")
+		default:
+			// Unknown, expired, revoked, tampered: all the same to the
+			// caller (RFC 7662 section 2.2). A storage fault also lands
+			// here and fails closed; it is logged.
+			if isStorageFault(err) {
+				s.log.WarnContext(ctx, "introspection treated token as inactive after an error", "err", err)
+			}
+			writeIntrospection(w, introspection{Active: false})
 		}
-		writeIntrospection(w, introspection{Active: false})
 		return
 	}
 

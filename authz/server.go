@@ -105,6 +105,18 @@ func (f fositeStore) Authenticate(ctx context.Context, username, password string
 	return f.srv.authenticateUser(ctx, username, password)
 }
 
+// GetClient implements fosite.ClientManager. fosite turns every error from
+// it into invalid_client; a database failure is marked temporarily
+// unavailable so the handlers can answer 503 instead of telling a client its
+// valid credentials are wrong.
+func (f fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := f.Store.GetClient(ctx, id)
+	if err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		return nil, fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	return c, err
+}
+
 func (s *Server) compose() (fosite.OAuth2Provider, *tokenStrategy) {
 	fc := &fosite.Config{
 		IDTokenIssuer:         s.cfg.Issuer,
@@ -254,6 +266,9 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // asRFC6749 makes any error an RFC 6749 error. Errors fosite did not
 // classify are server errors; their cause is kept for the log only.
 func asRFC6749(err error) *fosite.RFC6749Error {
+	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
 	var rfc *fosite.RFC6749Error
 	if errors.As(err, &rfc) && rfc.ErrorField != "error" {
 		return rfc
