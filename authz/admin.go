@@ -42,6 +42,8 @@ func (c ClientSpec) Validate() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if strings.TrimSpace(c.Name) == "" {
 		add("name: required")
+	} else if len(c.Name) > 200 || !utf8.ValidString(c.Name) || strings.ContainsRune(c.Name, 0) {
+		add("name: at most 200 characters of valid UTF-8")
 	}
 	if c.ID != "" && (len(c.ID) > 128 || strings.ContainsAny(c.ID, ": \t\r\n") || !utf8.ValidString(c.ID)) {
 		add("id %q: at most 128 characters, no spaces or colons", c.ID)
@@ -281,7 +283,20 @@ func (s *Server) SetUserDisabled(ctx context.Context, username string, disabled 
 }
 
 // authenticateUser checks a username and password for the password grant.
+// Every refusal is counted for throttling; the handler has already refused
+// requests whose account or address is blocked.
 func (s *Server) authenticateUser(ctx context.Context, username, password string) (string, error) {
+	sub, err := s.checkPassword(ctx, username, password)
+	switch {
+	case errors.Is(err, fosite.ErrNotFound):
+		s.recordSignInFailure(ctx, username)
+	case err == nil:
+		s.resetSignInFailures(ctx, username)
+	}
+	return sub, err
+}
+
+func (s *Server) checkPassword(ctx context.Context, username, password string) (string, error) {
 	u, err := s.store.UserByUsername(ctx, username)
 	if errors.Is(err, fosite.ErrNotFound) {
 		s.passwords.VerifyDummy(ctx, password) // same cost as a wrong password

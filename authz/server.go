@@ -28,6 +28,7 @@ type Server struct {
 	secrets   *clientSecretHasher
 	provider  fosite.OAuth2Provider
 	tokens    *tokenStrategy
+	throttle  throttlePolicies
 	log       *slog.Logger
 	metadata  []byte
 }
@@ -56,6 +57,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store) (*Server, error)
 		keys:      keys,
 		passwords: passwords,
 		secrets:   newClientSecretHasher(cfg.Secret),
+		throttle:  defaultThrottle,
 		log:       cfg.Logger,
 	}
 	s.provider, s.tokens = s.compose()

@@ -2,7 +2,9 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +41,22 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if gt != "" && !supportedGrantTypes[gt] {
 		s.writeTokenError(ctx, w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
 		return
+	}
+
+	if gt == GrantPassword {
+		// Throttled before any hashing, so a guessing flood costs one
+		// indexed read per request rather than an argon2id computation.
+		addr := clientAddress(r)
+		wait, err := s.signInBlocked(ctx, r.PostFormValue("username"), addr)
+		if err != nil {
+			s.writeTokenError(ctx, w, r, nil, fosite.ErrTemporarilyUnavailable.WithWrap(err))
+			return
+		}
+		if wait > 0 {
+			s.refuseThrottled(ctx, w, r, wait)
+			return
+		}
+		ctx = context.WithValue(ctx, signInAddressKey{}, addr)
 	}
 
 	sess := &Session{}
@@ -84,6 +102,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// refuseThrottled answers a sign-in attempt made while its account or
+// address is blocked. The answer is the same for existing and unknown
+// accounts, so it reveals nothing about which usernames exist.
+func (s *Server) refuseThrottled(ctx context.Context, w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := int(wait.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	s.log.InfoContext(ctx, "sign-in throttled", "remote_addr", clientAddress(r), "retry_after", secs)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeJSONError(w, http.StatusTooManyRequests, "invalid_grant",
+		fmt.Sprintf("Too many failed sign-in attempts. Retry in %d seconds.", secs))
 }
 
 // writeTokenError answers with an RFC 6749 section 5.2 error. Server errors

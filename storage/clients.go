@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ory/fosite"
@@ -89,6 +90,9 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 
 // Client returns the client with the given ID, or [fosite.ErrNotFound].
 func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
+	if !validText(id) {
+		return nil, fmt.Errorf("storage: get client: %w", fosite.ErrNotFound)
+	}
 	c, err := scanClient(s.db(ctx).QueryRow(ctx,
 		`select `+clientColumns+` from clients c where c.id = $1`, id))
 	if err != nil {

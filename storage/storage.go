@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -137,6 +139,13 @@ func mapErr(op string, err error) error {
 func hashSignature(sig string) []byte {
 	sum := sha256.Sum256([]byte(sig))
 	return sum[:]
+}
+
+// validText reports whether s can be stored in a text column: PostgreSQL
+// refuses invalid UTF-8 and NUL bytes. Lookups by such keys can only miss,
+// so they answer "not found" without asking the database.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // orEmpty keeps nil slices out of NOT NULL array columns.

@@ -320,6 +320,8 @@ func (s *Store) DeleteExpired(ctx context.Context, cutoff time.Time) (int64, err
 		`delete from oauth_code where expires_at < $1`,
 		`delete from oauth_pkce where expires_at < $1`,
 		`delete from used_jti where expires_at < $1`,
+		`delete from sign_in_failures where window_start < $1 - interval '1 hour'
+			and (blocked_until is null or blocked_until < $1)`,
 	} {
 		tag, err := s.db(ctx).Exec(ctx, q, cutoff)
 		if err != nil {

@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/ory/fosite"
 )
 
 // User is a person who signs in. ID is the subject (sub) of their tokens;
@@ -45,6 +48,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // UserByUsername finds a user by username, ignoring case. It returns
 // [fosite.ErrNotFound] when there is none.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
+	if !validText(username) {
+		return nil, fmt.Errorf("storage: get user: %w", fosite.ErrNotFound)
+	}
 	u, err := scanUser(s.db(ctx).QueryRow(ctx,
 		`select `+userColumns+` from users where lower(username) = lower($1)`, username))
 	if err != nil {
