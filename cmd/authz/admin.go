@@ -36,11 +36,20 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
-// withServer parses flags, runs fn with a server on a migrated database and
-// closes it afterwards.
-func withServer(ctx context.Context, o *options, args []string, fn func(*authz.Server) error) error {
+// withServer parses flags, checks the command line with check (before any
+// connection, so usage errors do not wait on the database), runs fn with a
+// server on a migrated database and closes it afterwards.
+func withServer(ctx context.Context, o *options, args []string, check func() error, fn func(*authz.Server) error) error {
 	if err := o.parse(args); err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if len(o.args) > 0 && check == nil {
+		return usageErr("unexpected argument %q", o.args[0])
 	}
 	srv, store, _, err := newServer(ctx, o)
 	if err != nil {
@@ -112,7 +121,7 @@ func cmdClients(ctx context.Context, args []string, e *env) error {
 		o.fs.StringVar(&auds, "audiences", "", "comma-separated audiences (resource servers) of its tokens")
 		o.fs.StringVar(&uris, "redirect-uris", "", "comma-separated redirect URIs, matched exactly")
 		o.fs.BoolVar(&spec.Public, "public", false, "a public client: no secret (PKCE required)")
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
+		return withServer(ctx, o, args, nil, func(srv *authz.Server) error {
 			spec.GrantTypes, spec.Scopes = splitList(grants), splitList(scopes)
 			spec.Audiences, spec.RedirectURIs = splitList(auds), splitList(uris)
 			c, secret, err := srv.CreateClient(ctx, spec)
@@ -129,7 +138,7 @@ func cmdClients(ctx context.Context, args []string, e *env) error {
 			return nil
 		})
 	case "list":
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
+		return withServer(ctx, o, args, nil, func(srv *authz.Server) error {
 			cs, err := srv.Clients(ctx)
 			if err != nil {
 				return err
@@ -154,11 +163,14 @@ func cmdClients(ctx context.Context, args []string, e *env) error {
 			return tw.Flush()
 		})
 	case "get", "delete", "rotate-secret":
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
-			if o.fs.NArg() != 1 {
+		check := func() error {
+			if len(o.args) != 1 {
 				return usageErr("authz clients %s CLIENT_ID", sub)
 			}
-			id := o.fs.Arg(0)
+			return nil
+		}
+		return withServer(ctx, o, args, check, func(srv *authz.Server) error {
+			id := o.args[0]
 			switch sub {
 			case "get":
 				c, err := srv.Client(ctx, id)
@@ -203,12 +215,18 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 	o := newOptions("users "+sub, e)
 	asJSON := o.fs.Bool("json", false, "print JSON")
 	username := o.fs.String("username", "", "the user's username")
+	needUsername := func() error {
+		if *username == "" {
+			return usageErr("--username is required")
+		}
+		if len(o.args) > 0 {
+			return usageErr("unexpected argument %q", o.args[0])
+		}
+		return nil
+	}
 	switch sub {
 	case "create", "set-password":
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
-			if *username == "" {
-				return usageErr("--username is required")
-			}
+		return withServer(ctx, o, args, needUsername, func(srv *authz.Server) error {
 			pw, err := readPassword(e)
 			if err != nil {
 				return err
@@ -231,10 +249,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 			return nil
 		})
 	case "disable", "enable":
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
-			if *username == "" {
-				return usageErr("--username is required")
-			}
+		return withServer(ctx, o, args, needUsername, func(srv *authz.Server) error {
 			if err := srv.SetUserDisabled(ctx, *username, sub == "disable"); err != nil {
 				return err
 			}
@@ -242,7 +257,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 			return nil
 		})
 	case "list":
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
+		return withServer(ctx, o, args, nil, func(srv *authz.Server) error {
 			us, err := srv.Users(ctx)
 			if err != nil {
 				return err
@@ -308,7 +323,7 @@ func cmdKeys(ctx context.Context, args []string, e *env) error {
 	asJSON := o.fs.Bool("json", false, "print JSON")
 	switch sub {
 	case "list":
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
+		return withServer(ctx, o, args, nil, func(srv *authz.Server) error {
 			keys, err := srv.Keys().Keys(ctx)
 			if err != nil {
 				return err
@@ -330,10 +345,16 @@ func cmdKeys(ctx context.Context, args []string, e *env) error {
 	case "rotate":
 		lead := o.fs.Duration("lead", authz.DefaultRotationLead,
 			"how long the new key is published before it signs; keep it above the JWKS cache age (5m) and the replicas' reload interval (30s)")
-		return withServer(ctx, o, args, func(srv *authz.Server) error {
+		check := func() error {
 			if *lead < 0 {
 				return usageErr("--lead must not be negative")
 			}
+			if len(o.args) > 0 {
+				return usageErr("unexpected argument %q", o.args[0])
+			}
+			return nil
+		}
+		return withServer(ctx, o, args, check, func(srv *authz.Server) error {
 			kid, at, err := srv.Keys().Rotate(ctx, *lead)
 			if err != nil {
 				return err

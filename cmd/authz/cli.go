@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errUsagePrinted):
+		return exitUsage
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(e.stderr, err)
 		return exitUsage
@@ -85,6 +89,9 @@ func run(ctx context.Context, args []string, e *env) int {
 }
 
 var errUsage = errors.New("usage")
+
+// errUsagePrinted is a usage error the flag package has already printed.
+var errUsagePrinted = errors.New("usage error")
 
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
@@ -100,12 +107,16 @@ type options struct {
 	logLevel    string
 	logFormat   string
 	dev         bool
+	ephemeral   bool // the secret was generated for this dev run
 
 	addr, issuer, signingAlg string
 	accessTTL, refreshTTL    time.Duration
 	familyTTL                time.Duration
 	hashConcurrency          int
-	problems                 []string
+
+	envs     []envBinding
+	args     []string // positional arguments
+	problems []string // bad environment values, reported with the config
 }
 
 func newOptions(name string, e *env) *options {
@@ -132,60 +143,126 @@ func (o *options) serverFlags() {
 	o.intVar(&o.hashConcurrency, "password-hash-concurrency", "AUTHZ_PASSWORD_HASH_CONCURRENCY", 0, "password hashes computed at once; 0 means one per CPU")
 }
 
+// The flag binders register a flag with its built-in default and remember
+// its AUTHZ_* variable. After parsing, a variable fills each flag the command
+// line did not set. Environment values are never shown as flag defaults, so
+// --help and flag errors cannot print a database password.
+func (o *options) bind(name, envName, help string, apply func(string) error) {
+	o.envs = append(o.envs, envBinding{flag: name, env: envName, apply: apply})
+	f := o.fs.Lookup(name)
+	f.Usage = help + " (env " + envName + ")"
+}
+
+type envBinding struct {
+	flag, env string
+	apply     func(string) error
+}
+
 func (o *options) stringVar(p *string, name, envName, def, help string) {
-	if v := o.e.getenv(envName); v != "" {
-		def = v
-	}
-	o.fs.StringVar(p, name, def, help+" (env "+envName+")")
+	o.fs.StringVar(p, name, def, "")
+	o.bind(name, envName, help, func(v string) error { *p = v; return nil })
 }
 
 func (o *options) boolVar(p *bool, name, envName string, def bool, help string) {
-	if v := o.e.getenv(envName); v != "" {
+	o.fs.BoolVar(p, name, def, "")
+	o.bind(name, envName, help, func(v string) error {
 		switch strings.ToLower(v) {
 		case "1", "true", "yes", "on":
-			def = true
+			*p = true
 		case "0", "false", "no", "off":
-			def = false
+			*p = false
 		default:
-			o.problems = append(o.problems, fmt.Sprintf("%s=%q: not a boolean", envName, v))
+			return errors.New("not a boolean")
 		}
-	}
-	o.fs.BoolVar(p, name, def, help+" (env "+envName+")")
+		return nil
+	})
 }
 
 func (o *options) durationVar(p *time.Duration, name, envName string, def time.Duration, help string) {
-	if v := o.e.getenv(envName); v != "" {
+	o.fs.DurationVar(p, name, def, "")
+	o.bind(name, envName, help, func(v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			o.problems = append(o.problems, fmt.Sprintf("%s=%q: not a duration such as 15m or 720h", envName, v))
-		} else {
-			def = d
+			return errors.New("not a duration such as 15m or 720h")
 		}
-	}
-	o.fs.DurationVar(p, name, def, help+" (env "+envName+")")
+		*p = d
+		return nil
+	})
 }
 
 func (o *options) intVar(p *int, name, envName string, def int, help string) {
-	if v := o.e.getenv(envName); v != "" {
-		var n int
-		if _, err := fmt.Sscan(v, &n); err != nil {
-			o.problems = append(o.problems, fmt.Sprintf("%s=%q: not a whole number", envName, v))
-		} else {
-			def = n
+	o.fs.IntVar(p, name, def, "")
+	o.bind(name, envName, help, func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("not a whole number")
 		}
-	}
-	o.fs.IntVar(p, name, def, help+" (env "+envName+")")
+		*p = n
+		return nil
+	})
 }
 
-// parse parses args and reports environment problems found while binding.
+// parse parses args, flags and positional arguments in any order, then
+// applies the environment to the flags left unset. Problems with
+// environment values are kept for [options.config] to report with the rest.
 func (o *options) parse(args []string) error {
-	if err := o.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	for {
+		if err := o.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsagePrinted // the flag package printed the error and usage
 		}
-		return usageErr("%v", err)
+		rest := o.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		o.args = append(o.args, rest[0])
+		args = rest[1:]
+	}
+	set := map[string]bool{}
+	o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, b := range o.envs {
+		v := o.e.getenv(b.env)
+		if set[b.flag] || v == "" {
+			continue
+		}
+		if err := b.apply(v); err != nil {
+			// Only numbers, durations and booleans can fail, never a secret,
+			// so quoting the value is safe.
+			o.problems = append(o.problems, fmt.Sprintf("%s=%q: %v", b.env, v, err))
+		}
+	}
+	if o.dev && o.fs.Lookup("addr") != nil {
+		o.devDefaults()
 	}
 	return nil
+}
+
+// devDefaults makes dev mode listen on loopback only, with an issuer that
+// matches the address, unless either was given.
+func (o *options) devDefaults() {
+	if !o.given("addr") {
+		o.addr = "127.0.0.1:8080"
+	}
+	if !o.given("issuer") {
+		if _, port, err := net.SplitHostPort(o.addr); err == nil {
+			o.issuer = "http://localhost:" + port
+		}
+	}
+}
+
+// flagSet reports whether name was given on the command line or through
+// its environment variable.
+func (o *options) given(name string) bool {
+	given := false
+	o.fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	for _, b := range o.envs {
+		if b.flag == name && o.e.getenv(b.env) != "" {
+			given = true
+		}
+	}
+	return given
 }
 
 // logger builds the slog logger. Attributes whose keys name secrets are
@@ -265,9 +342,18 @@ func (o *options) config(log *slog.Logger) (authz.Config, error) {
 		Logger:                  log,
 	}
 	if o.dev && len(cfg.Secret) == 0 && err == nil {
-		cfg.Secret = []byte(ephemeralSecret())
-		log.Warn("DEVELOPMENT MODE: using an ephemeral server secret; tokens, client secrets and signing keys " +
-			"from this run stop working when it ends. Never use --dev in production.")
+		// An ephemeral secret makes every stored key and client secret
+		// unusable, so it is only allowed on the dev database, never on one
+		// named by the operator, which may hold real data.
+		if o.databaseURL != "" || o.e.getenv("PGDATABASE") != "" {
+			problems = append(problems, "secret: --dev with your own database needs AUTHZ_SECRET or AUTHZ_SECRET_FILE; "+
+				"without them it uses the database authz_dev")
+		} else {
+			cfg.Secret = []byte(ephemeralSecret())
+			o.ephemeral = true
+			log.Warn("DEVELOPMENT MODE: using an ephemeral server secret; tokens, client secrets and signing keys " +
+				"from this run stop working when it ends. Never use --dev in production.")
+		}
 	}
 	var cerr *authz.ConfigError
 	if verr := cfg.Validate(); errors.As(verr, &cerr) {

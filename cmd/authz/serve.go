@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -71,10 +70,11 @@ func newServer(ctx context.Context, o *options) (*authz.Server, *storage.Store, 
 		return nil, nil, nil, err
 	}
 	srv, err := authz.New(ctx, cfg, store)
-	if errors.Is(err, authz.ErrKeysSealed) && o.dev {
+	if errors.Is(err, authz.ErrKeysSealed) && o.ephemeral {
 		// The previous dev run used another ephemeral secret; its keys can
 		// never be unsealed again, and neither can the tokens they signed
-		// be verified, so they are dropped.
+		// be verified, so they are dropped. This only happens on the dev
+		// database: an ephemeral secret is refused for any other.
 		log.Warn("dropping signing keys sealed with an earlier development secret")
 		if err = store.DeleteAllSigningKeys(ctx); err == nil {
 			srv, err = authz.New(ctx, cfg, store)
@@ -92,9 +92,6 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	o.serverFlags()
 	if err := o.parse(args); err != nil {
 		return err
-	}
-	if o.dev && e.getenv("AUTHZ_ADDR") == "" && !flagSet(o, "addr") {
-		o.addr = "127.0.0.1:8080" // dev mode listens on loopback only
 	}
 	srv, store, log, err := newServer(ctx, o)
 	if err != nil {
@@ -146,16 +143,6 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
-func flagSet(o *options, name string) bool {
-	set := false
-	o.fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
-}
-
 // Demo data seeded by --dev.
 const (
 	demoUsername = "demo"
@@ -187,10 +174,7 @@ func seedDemo(ctx context.Context, srv *authz.Server, o *options, e *env) error 
 	if err != nil {
 		return err
 	}
-	base := "http://" + o.addr
-	if host, port, err := net.SplitHostPort(o.addr); err == nil && (host == "" || host == "0.0.0.0" || host == "127.0.0.1") {
-		base = "http://localhost:" + port
-	}
+	base := o.issuer
 	fmt.Fprintf(e.stdout, `
 Development mode. Demo user %q (password %q) and client %q are ready.
 

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestHelpDoesNotPrintEnvironmentSecrets guards against flag defaults taken
+// from the environment: --help and flag errors print defaults, and a
+// database URL may carry a password.
+func TestHelpDoesNotPrintEnvironmentSecrets(t *testing.T) {
+	vars := withEnv(map[string]string{"AUTHZ_DATABASE_URL": "postgres://authz:hunter2-db-pass@db.invalid/authz"})
+	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--no-such-flag"}, {"clients", "list", "-h"}} {
+		r := runCLI(t, vars, "", args...)
+		if strings.Contains(r.stdout+r.stderr, "hunter2-db-pass") {
+			t.Errorf("authz %s printed the database password:\n%s%s", strings.Join(args, " "), r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestFlagsAfterPositionalArguments(t *testing.T) {
+	c := createClient(t, "--name", "order test", "--grant-types", "client_credentials")
+	r := mustRun(t, "", "clients", "rotate-secret", c.ClientID, "--json")
+	var got clientJSON
+	decodeOne(t, r.stdout, &got)
+	if got.ClientSecret == "" || got.ClientSecret == c.ClientSecret {
+		t.Errorf("rotate-secret ID --json: got secret %q, want a new one", got.ClientSecret)
+	}
+}
+
+// TestUsageErrorsBeforeConnecting checks that a wrong command line is
+// reported as such even when the database is unreachable.
+func TestUsageErrorsBeforeConnecting(t *testing.T) {
+	vars := withEnv(map[string]string{"AUTHZ_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"})
+	for _, args := range [][]string{
+		{"clients", "get"},
+		{"clients", "delete", "a", "b"},
+		{"users", "create"},
+		{"keys", "rotate", "--lead", "-1m"},
+		{"users", "list", "stray"},
+	} {
+		r := runCLI(t, vars, "", args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "usage") {
+			t.Errorf("authz %s: exit %d, stderr %q; want exit %d with a usage message", strings.Join(args, " "), r.code, r.stderr, exitUsage)
+		}
+	}
+}
+
+func TestFlagErrorPrintedOnce(t *testing.T) {
+	r := runCLI(t, baseEnv(), "", "migrate", "--bogus")
+	if n := strings.Count(r.stderr, "flag provided but not defined"); n != 1 || r.code != exitUsage {
+		t.Errorf("exit %d, message printed %d times; want exit %d and once:\n%s", r.code, n, exitUsage, r.stderr)
+	}
+}
+
+// TestDevRefusesEphemeralSecretOnOwnDatabase: an ephemeral secret would
+// drop the signing keys of whatever database it is pointed at.
+func TestDevRefusesEphemeralSecretOnOwnDatabase(t *testing.T) {
+	r := runCLI(t, withEnv(map[string]string{"AUTHZ_SECRET": ""}), "", "serve", "--dev")
+	if r.code == 0 || !strings.Contains(r.stderr, "--dev with your own database needs AUTHZ_SECRET") {
+		t.Errorf("exit %d, stderr %q; want a refusal naming AUTHZ_SECRET", r.code, r.stderr)
+	}
+}
