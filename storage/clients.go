@@ -134,6 +134,9 @@ func (s *Store) Clients(ctx context.Context) ([]*Client, error) {
 // DeleteClient removes a client and, through the foreign keys, every token
 // issued to it. It returns [fosite.ErrNotFound] when there is no such client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if !validText(id) {
+		return fmt.Errorf("storage: delete client: %w", fosite.ErrNotFound)
+	}
 	tag, err := s.db(ctx).Exec(ctx, `delete from clients where id = $1`, id)
 	if err != nil {
 		return mapErr("delete client", err)
@@ -147,6 +150,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // SetClientSecretHash replaces a confidential client's secret hash. The old
 // secret stops working at once.
 func (s *Store) SetClientSecretHash(ctx context.Context, id string, hash []byte) error {
+	if !validText(id) {
+		return fmt.Errorf("storage: set client secret: %w", fosite.ErrNotFound)
+	}
 	tag, err := s.db(ctx).Exec(ctx, `
 		update clients set secret_hash = $2, updated_at = now()
 		where id = $1 and not public`, id, hash)

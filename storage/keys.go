@@ -7,7 +7,7 @@ import (
 
 // SigningKey is a JWT signing key. PrivateKey is sealed by the caller; this
 // package never sees it in clear. PublicJWK is the public half as a JSON Web
-// Key, published as it is.
+// Key; PostgreSQL keeps it as jsonb, so member order may change.
 type SigningKey struct {
 	KID         string
 	Alg         string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 
@@ -112,7 +113,8 @@ func EnsureDatabase(ctx context.Context, o Options) (created bool, err error) {
 	// CREATE DATABASE takes no parameters; the name is quoted as an identifier.
 	_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
 	if err != nil {
-		if errors.Is(mapErr("", err), ErrConflict) {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
 			return false, nil // another process created it first
 		}
 		return false, mapErr("create database", err)

@@ -78,9 +78,12 @@ func (s *Store) createRequest(ctx context.Context, table, sig string, tt fosite.
 
 // storedRequest is a token row with its activity state.
 type storedRequest struct {
-	req       *fosite.Request
-	active    bool
-	rotatedAt *time.Time
+	req    *fosite.Request
+	active bool
+	// justRotated is true for a refresh token rotated less than
+	// RefreshRaceWindow ago, by the database's clock, the one that wrote
+	// rotated_at, so a replica's clock drift cannot stretch the window.
+	justRotated bool
 }
 
 // getRequest loads the row for sig, with its client in the same round trip.
@@ -90,12 +93,16 @@ func (s *Store) getRequest(ctx context.Context, table, sig string, session fosit
 	if sig == "" {
 		return nil, fmt.Errorf("storage: get %s: %w", table, fosite.ErrNotFound)
 	}
-	state := `true, null::timestamptz`
+	state := `true, false`
 	switch table {
 	case tableRefresh:
-		state = `t.active, t.rotated_at`
+		state = `t.active, coalesce(t.rotated_at > now() - $2::interval, false)`
 	case tableCode:
-		state = `t.active, null::timestamptz`
+		state = `t.active, false`
+	}
+	args := []any{hashSignature(sig)}
+	if table == tableRefresh {
+		args = append(args, RefreshRaceWindow)
 	}
 	var (
 		sr               storedRequest
@@ -111,10 +118,10 @@ func (s *Store) getRequest(ctx context.Context, table, sig string, session fosit
 			t.requested_audience, t.granted_audience, t.form, t.session, `+state+`,
 			`+clientColumns+`
 		from `+table+` t join clients c on c.id = t.client_id
-		where t.signature = $1`, hashSignature(sig))
+		where t.signature = $1`, args...)
 	var c Client
 	dest := append([]any{&r.ID, &r.RequestedAt, &cid, &scopes, &granted, &reqAud, &grantAud,
-		&form, &sess, &sr.active, &sr.rotatedAt}, c.scanDest()...)
+		&form, &sess, &sr.active, &sr.justRotated}, c.scanDest()...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return nil, mapErr("get "+table, err)
@@ -236,7 +243,7 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 		return nil, err
 	}
 	if !sr.active {
-		if sr.rotatedAt != nil && time.Since(*sr.rotatedAt) < RefreshRaceWindow {
+		if sr.justRotated {
 			return nil, fmt.Errorf("storage: refresh token rotated moments ago: %w", fosite.ErrNotFound)
 		}
 		return sr.req, fosite.ErrInactiveToken
@@ -320,7 +327,7 @@ func (s *Store) DeleteExpired(ctx context.Context, cutoff time.Time) (int64, err
 		`delete from oauth_code where expires_at < $1`,
 		`delete from oauth_pkce where expires_at < $1`,
 		`delete from used_jti where expires_at < $1`,
-		`delete from sign_in_failures where window_start < $1 - interval '1 hour'
+		`delete from sign_in_failures where window_start < $1::timestamptz - interval '1 hour'
 			and (blocked_until is null or blocked_until < $1)`,
 	} {
 		tag, err := s.db(ctx).Exec(ctx, q, cutoff)
