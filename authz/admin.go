@@ -96,18 +96,25 @@ func validScopeToken(s string) bool {
 }
 
 // validRedirectURI checks a redirect URI to register: absolute, without a
-// fragment (RFC 6749 section 3.1.2), and https unless it is a loopback or
-// private-use scheme for native apps (RFC 8252 sections 7.1 and 7.3).
+// fragment (RFC 6749 section 3.1.2), and https, or http on a loopback
+// address for native apps (RFC 8252 section 7.3). It accepts what fosite's
+// strict redirect check accepts at the authorization endpoint, so no client
+// can be registered with a URI that would be refused there.
 func validRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
+	if err != nil || !u.IsAbs() || u.Host == "" {
 		return errors.New("must be an absolute URI")
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not have a fragment")
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http":
 		return errors.New("http is only allowed for loopback addresses; use https")
+	default:
+		return errors.New("must use https (or http on a loopback address)")
 	}
 	return nil
 }

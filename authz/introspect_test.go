@@ -171,8 +171,8 @@ func TestRevocationEdgeCases(t *testing.T) {
 	if r := e.post("/revoke", &c, url.Values{"token": {"unknown-token"}}); r.status != http.StatusOK {
 		t.Errorf("unknown token: %d, want 200 (RFC 7009 section 2.2)", r.status)
 	}
-	if r := e.post("/revoke", &other, url.Values{"token": {at}}); r.status != http.StatusOK {
-		t.Errorf("another client's token: %d, want 200", r.status)
+	if r := e.post("/revoke", &other, url.Values{"token": {at}}); r.status != http.StatusBadRequest || r.str(t, "error") != "unauthorized_client" {
+		t.Errorf("another client's token: %d %s, want 400 unauthorized_client (RFC 7009 section 2.1)", r.status, r.body)
 	}
 	if !e.active(c, at) {
 		t.Error("a client revoked a token issued to another client")

@@ -21,6 +21,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "5")
 		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The token could not be revoked now; retry later.")
 		return
+	case errors.Is(err, fosite.ErrUnauthorizedClient):
+		// The token was issued to another client. fosite answers 200 and
+		// revokes nothing; RFC 7009 section 2.1 says to refuse and say so.
+		s.logProtocolError(ctx, r, asRFC6749(err), err)
+		writeJSONError(w, http.StatusBadRequest, "unauthorized_client", "The token was not issued to this client.")
+		return
 	default:
 		rfc := asRFC6749(err)
 		s.logProtocolError(ctx, r, rfc, err)

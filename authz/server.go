@@ -139,7 +139,10 @@ func (s *Server) compose() (fosite.OAuth2Provider, *tokenStrategy) {
 		// concurrent requests.
 		ClientSecretsHasher:      s.secrets,
 		ScopeStrategy:            fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy: fosite.DefaultAudienceMatchingStrategy,
+		// Audiences match exactly: fosite's default also accepts any URL
+		// below a registered one, which would let a client ask for tokens
+		// addressed to a resource server it was never registered for.
+		AudienceMatchingStrategy: fosite.ExactAudienceMatchingStrategy,
 		RedirectSecureChecker:    fosite.IsRedirectURISecureStrict,
 	}
 	cfg := &fositeConfig{Config: fc}

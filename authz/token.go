@@ -126,6 +126,9 @@ func (s *Server) writeTokenError(ctx context.Context, w http.ResponseWriter, r *
 	if rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		challengeBasic(w, r)
 	}
+	if rfc.CodeField == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	s.provider.WriteAccessError(ctx, w, ar, rfc)
 }
 

@@ -46,8 +46,8 @@ func (s *Store) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
 	return out, nil
 }
 
-// AddSigningKey stores k as the next key. Keys still in service are marked
-// retired from the moment k activates: they stop signing then, and stay
+// AddSigningKey stores k. Every key is marked retired from the moment the
+// next key by activation time activates: it stops signing then, and stays
 // published for as long as the caller's retention allows. When onlyIfNone is
 // set, k is stored only if there is no key yet, and added reports whether it
 // was.
@@ -65,17 +65,22 @@ func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey, onlyIfNone boo
 				return nil
 			}
 		}
-		if _, err := s.db(ctx).Exec(ctx, `
-			update signing_keys set retired_at = $1
-			where retired_at is null and activates_at <= $1`, k.ActivatesAt); err != nil {
-			return mapErr("retire signing keys", err)
-		}
 		err := s.db(ctx).QueryRow(ctx, `
 			insert into signing_keys (kid, alg, private_key, public_jwk, activates_at)
 			values ($1, $2, $3, $4, $5) returning created_at`,
 			k.KID, k.Alg, k.PrivateKey, k.PublicJWK, k.ActivatesAt).Scan(&k.CreatedAt)
 		if err != nil {
 			return mapErr("add signing key", err)
+		}
+		// Each key retires when the next one by activation time takes over.
+		// Recomputing for every key keeps that true however rotations with
+		// different lead times interleave.
+		if _, err := s.db(ctx).Exec(ctx, `
+			update signing_keys k set retired_at = n.next
+			from (select kid, lead(activates_at) over (order by activates_at, created_at, kid) as next
+				from signing_keys) n
+			where k.kid = n.kid and k.retired_at is distinct from n.next`); err != nil {
+			return mapErr("retire signing keys", err)
 		}
 		added = true
 		return nil

@@ -172,3 +172,32 @@ func TestAddSigningKeyRotation(t *testing.T) {
 		t.Errorf("keys left after deleting all: got %d, want 0", len(keys))
 	}
 }
+
+// TestSigningKeyRetirementInterleaved adds a key that activates now while
+// another is still pending: each key must retire when the next one by
+// activation time takes over, whatever order they were added in.
+func TestSigningKeyRetirementInterleaved(t *testing.T) {
+	t.Parallel()
+	s, _ := freshStore(t, true)
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Microsecond)
+	for _, k := range []*SigningKey{
+		newSigningKey("old", now.Add(-time.Hour)),
+		newSigningKey("pending", now.Add(time.Hour)),
+		newSigningKey("now", now),
+	} {
+		if _, err := s.AddSigningKey(ctx, k, false); err != nil {
+			t.Fatalf("add %s: %v", k.KID, err)
+		}
+	}
+	keys := keysByKID(t, s)
+	want := map[string]*time.Time{"old": ptr(now), "now": ptr(now.Add(time.Hour)), "pending": nil}
+	for kid, w := range want {
+		got := keys[kid].RetiredAt
+		if (got == nil) != (w == nil) || (got != nil && !got.Equal(*w)) {
+			t.Errorf("%s retired at %v, want %v", kid, got, w)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -23,6 +23,9 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	if err := o.parse(args); err != nil {
 		return err
 	}
+	if err := o.envProblems(); err != nil {
+		return err
+	}
 	log, err := o.logger()
 	if err != nil {
 		return err

@@ -108,6 +108,10 @@ type options struct {
 	logFormat   string
 	dev         bool
 	ephemeral   bool // the secret was generated for this dev run
+	// mayEphemeral allows dev mode to generate a secret: only for serve.
+	// Another command would seal and hash with a secret that no server
+	// shares, and could drop the running dev server's keys.
+	mayEphemeral bool
 
 	addr, issuer, signingAlg string
 	accessTTL, refreshTTL    time.Duration
@@ -128,6 +132,9 @@ func newOptions(name string, e *env) *options {
 		"file holding the server secret (or set AUTHZ_SECRET); at least 32 bytes")
 	o.stringVar(&o.logLevel, "log-level", "AUTHZ_LOG_LEVEL", "info", "debug, info, warn or error")
 	o.stringVar(&o.logFormat, "log-format", "AUTHZ_LOG_FORMAT", "json", "json or text")
+	// Any command may create the first signing key of an empty database,
+	// so every command honours the algorithm.
+	o.stringVar(&o.signingAlg, "signing-alg", "AUTHZ_SIGNING_ALG", authz.DefaultSigningAlg, "algorithm of new signing keys: ES256 or RS256")
 	o.boolVar(&o.dev, "dev", "AUTHZ_DEV", false,
 		"development mode: create the database, use an ephemeral secret if none is set, seed a demo user and client")
 	return o
@@ -136,7 +143,6 @@ func newOptions(name string, e *env) *options {
 func (o *options) serverFlags() {
 	o.stringVar(&o.addr, "addr", "AUTHZ_ADDR", authz.DefaultAddr, "listen address")
 	o.stringVar(&o.issuer, "issuer", "AUTHZ_ISSUER", authz.DefaultIssuer, "public base URL of the server, the iss of its tokens")
-	o.stringVar(&o.signingAlg, "signing-alg", "AUTHZ_SIGNING_ALG", authz.DefaultSigningAlg, "algorithm of new signing keys: ES256 or RS256")
 	o.durationVar(&o.accessTTL, "access-token-lifespan", "AUTHZ_ACCESS_TOKEN_LIFESPAN", authz.DefaultAccessTokenLifespan, "access token lifetime")
 	o.durationVar(&o.refreshTTL, "refresh-token-lifespan", "AUTHZ_REFRESH_TOKEN_LIFESPAN", authz.DefaultRefreshTokenLifespan, "lifetime of an unused refresh token")
 	o.durationVar(&o.familyTTL, "refresh-family-lifespan", "AUTHZ_REFRESH_FAMILY_LIFESPAN", authz.DefaultRefreshFamilyLifespan, "absolute lifetime of a grant's refresh tokens")
@@ -321,6 +327,15 @@ func (o *options) storageOptions() storage.Options {
 	return so
 }
 
+// envProblems reports bad AUTHZ_* values, for commands that need no other
+// configuration.
+func (o *options) envProblems() error {
+	if len(o.problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(o.problems, "\n  - "))
+}
+
 // config assembles an authz.Config and reports every problem at once.
 func (o *options) config(log *slog.Logger) (authz.Config, error) {
 	problems := append([]string(nil), o.problems...)
@@ -341,7 +356,10 @@ func (o *options) config(log *slog.Logger) (authz.Config, error) {
 		Dev:                     o.dev,
 		Logger:                  log,
 	}
-	if o.dev && len(cfg.Secret) == 0 && err == nil {
+	if o.dev && len(cfg.Secret) == 0 && err == nil && !o.mayEphemeral {
+		problems = append(problems, "secret: with --dev, commands other than serve need AUTHZ_SECRET or "+
+			"AUTHZ_SECRET_FILE, the same one the dev server runs with")
+	} else if o.dev && len(cfg.Secret) == 0 && err == nil {
 		// An ephemeral secret makes every stored key and client secret
 		// unusable, so it is only allowed on the dev database, never on one
 		// named by the operator, which may hold real data.

@@ -61,3 +61,20 @@ func TestDevRefusesEphemeralSecretOnOwnDatabase(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want a refusal naming AUTHZ_SECRET", r.code, r.stderr)
 	}
 }
+
+func TestMigrateReportsBadEnvironment(t *testing.T) {
+	r := runCLI(t, withEnv(map[string]string{"AUTHZ_DEV": "maybe"}), "", "migrate")
+	if r.code == 0 || !strings.Contains(r.stderr, `AUTHZ_DEV="maybe"`) {
+		t.Errorf("exit %d, stderr %q; want a failure naming AUTHZ_DEV", r.code, r.stderr)
+	}
+}
+
+// TestDevCommandsNeedTheServerSecret: only serve may make up a secret; an
+// operator command with its own would hash client secrets no server
+// accepts.
+func TestDevCommandsNeedTheServerSecret(t *testing.T) {
+	r := runCLI(t, withEnv(map[string]string{"AUTHZ_SECRET": "", "AUTHZ_DATABASE_URL": ""}), "", "users", "list", "--dev")
+	if r.code == 0 || !strings.Contains(r.stderr, "commands other than serve need AUTHZ_SECRET") {
+		t.Errorf("exit %d, stderr %q; want a refusal naming AUTHZ_SECRET", r.code, r.stderr)
+	}
+}

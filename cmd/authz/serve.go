@@ -90,6 +90,7 @@ func newServer(ctx context.Context, o *options) (*authz.Server, *storage.Store, 
 func cmdServe(ctx context.Context, args []string, e *env) error {
 	o := newOptions("serve", e)
 	o.serverFlags()
+	o.mayEphemeral = true
 	if err := o.parse(args); err != nil {
 		return err
 	}
