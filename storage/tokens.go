@@ -69,11 +69,7 @@ func (s *Store) createRequest(ctx context.Context, table, sig string, tt fosite.
 		}
 		args = append(args, ats)
 	}
-	_, err = s.db(ctx).Exec(ctx, `insert into `+table+` (`+cols+`) values (`+vals+`)`, args...)
-	if err != nil {
-		return mapErr("create "+table, err)
-	}
-	return nil
+	return s.write(ctx, "create "+table, `insert into `+table+` (`+cols+`) values (`+vals+`)`, args...)
 }
 
 // storedRequest is a token row with its activity state.
@@ -145,10 +141,7 @@ func (s *Store) getRequest(ctx context.Context, table, sig string, session fosit
 }
 
 func (s *Store) deleteBySignature(ctx context.Context, table, sig string) error {
-	if _, err := s.db(ctx).Exec(ctx, `delete from `+table+` where signature = $1`, hashSignature(sig)); err != nil {
-		return mapErr("delete "+table, err)
-	}
-	return nil
+	return s.write(ctx, "delete "+table, `delete from `+table+` where signature = $1`, hashSignature(sig))
 }
 
 // CreateAuthorizeCodeSession implements [oauth2.AuthorizeCodeStorage].
@@ -175,15 +168,7 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, sig string, session
 // The update is conditional so that of two concurrent redemptions only one
 // can invalidate the code and go on to issue tokens.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	tag, err := s.db(ctx).Exec(ctx,
-		`update oauth_code set active = false where signature = $1 and active`, hashSignature(sig))
-	if err != nil {
-		return mapErr("invalidate code", err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("storage: invalidate code: %w", fosite.ErrInvalidatedAuthorizeCode)
-	}
-	return nil
+	return s.write(ctx, "invalidate code", `select authz_invalidate_code($1)`, hashSignature(sig))
 }
 
 // CreatePKCERequestSession implements [pkce.PKCERequestStorage].
@@ -262,40 +247,21 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, sig string) error
 // first to take the row lock wins, and the others match no row and fail,
 // so one refresh token yields one new pair (RFC 9700 section 4.14.2).
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	tag, err := s.db(ctx).Exec(ctx, `
-		update oauth_refresh set active = false, rotated_at = now()
-		where signature = $1 and request_id = $2 and active`, hashSignature(sig), requestID)
-	if err != nil {
-		return mapErr("rotate refresh token", err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("storage: rotate refresh token: %w", fosite.ErrNotFound)
-	}
-	if _, err := s.db(ctx).Exec(ctx, `delete from oauth_access where request_id = $1`, requestID); err != nil {
-		return mapErr("rotate refresh token", err)
-	}
-	return nil
+	return s.write(ctx, "rotate refresh token", `select authz_rotate_refresh_token($1, $2)`, hashSignature(sig), requestID)
 }
 
 // RevokeRefreshToken implements [oauth2.TokenRevocationStorage]: it
 // deactivates every refresh token of the grant. The rows stay so that a later
 // replay is recognised as one.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	_, err := s.db(ctx).Exec(ctx,
+	return s.write(ctx, "revoke refresh tokens",
 		`update oauth_refresh set active = false where request_id = $1 and active`, requestID)
-	if err != nil {
-		return mapErr("revoke refresh tokens", err)
-	}
-	return nil
 }
 
 // RevokeAccessToken implements [oauth2.TokenRevocationStorage]: it deletes
 // every access token of the grant.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	if _, err := s.db(ctx).Exec(ctx, `delete from oauth_access where request_id = $1`, requestID); err != nil {
-		return mapErr("revoke access tokens", err)
-	}
-	return nil
+	return s.write(ctx, "revoke access tokens", `delete from oauth_access where request_id = $1`, requestID)
 }
 
 // RevokeSubject revokes every token and code issued to a user.
