@@ -49,6 +49,8 @@ func newTokenStrategy(hmac oauth2.CoreStrategy, keys *KeyRing, issuer string, li
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(30*time.Second),
+			// One token, one encoding: no padding, no stray bits.
+			jwt.WithStrictDecoding(),
 		),
 	}
 }
@@ -110,9 +112,26 @@ func (s *tokenStrategy) ValidateAccessToken(ctx context.Context, _ fosite.Reques
 	return err
 }
 
+// compactJWS reports whether s holds only base64url characters and dots.
+func compactJWS(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // parse verifies an access token and returns its claims, or a fosite error
 // that says why it is not valid.
 func (s *tokenStrategy) parse(ctx context.Context, token string) (*AccessClaims, error) {
+	// Go's base64 decoder skips CR and LF even in strict mode; refusing
+	// every byte outside the compact serialization's alphabet keeps a token
+	// from having variants that verify (RFC 7515 section 7.1).
+	if !compactJWS(token) {
+		return nil, fosite.ErrInvalidTokenFormat
+	}
 	var claims AccessClaims
 	_, err := s.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, AccessTokenType) {

@@ -1,9 +1,9 @@
 package authz
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -145,8 +145,12 @@ func (e *ConfigError) Error() string {
 // Unwrap returns the individual problems.
 func (e *ConfigError) Unwrap() []error { return e.Problems }
 
+// isLoopbackHost reports whether h names this machine: "localhost" or a
+// loopback IP literal. A prefix test would let "127.example.com" through.
 func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
-
-var errNoSecret = errors.New("authz: no server secret")

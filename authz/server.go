@@ -137,8 +137,8 @@ func (s *Server) compose() (fosite.OAuth2Provider, *tokenStrategy) {
 		// These four are set here because fosite's getters would otherwise
 		// write their defaults into the struct on first use, racing under
 		// concurrent requests.
-		ClientSecretsHasher:      s.secrets,
-		ScopeStrategy:            fosite.ExactScopeStrategy,
+		ClientSecretsHasher: s.secrets,
+		ScopeStrategy:       fosite.ExactScopeStrategy,
 		// Audiences match exactly: fosite's default also accepts any URL
 		// below a registered one, which would let a client ask for tokens
 		// addressed to a resource server it was never registered for.

@@ -136,7 +136,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
-		// Canonical base64url only, so one token has one encoding.
+		// Canonical base64url only (no padding or stray bits); with the
+		// alphabet check in Verify, one token has one encoding.
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	}
@@ -228,6 +229,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	if len(token) > maxTokenSize {
 		return nil, fmt.Errorf("%w: too large", ErrInvalidToken)
+	}
+	// Go's base64 decoder skips CR and LF even in strict mode; only the
+	// compact serialization's alphabet is accepted (RFC 7515 section 7.1).
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return nil, fmt.Errorf("%w: not a compact JWS", ErrInvalidToken)
+		}
 	}
 	var (
 		claims accessClaims
