@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/authz/authz/internal/dbtest"
 	"github.com/authz/authz/internal/pgtest"
 	"github.com/authz/authz/storage"
 )
@@ -24,18 +25,7 @@ import (
 var testDB *pgtest.Database
 
 func TestMain(m *testing.M) {
-	pgtest.Main(m, func(db *pgtest.Database) {
-		testDB = db
-		ctx := context.Background()
-		store, err := storage.Open(ctx, storage.Options{URL: db.URL})
-		if err != nil {
-			panic(err)
-		}
-		defer store.Close()
-		if _, _, err := store.Migrate(ctx); err != nil {
-			panic(err)
-		}
-	})
+	dbtest.Main(m, &testDB)
 }
 
 // testSecret is the server secret of test servers. All of them share it, so
@@ -63,22 +53,7 @@ func newTestEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
 // change state every server shares, such as the signing keys.
 func newIsolatedEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, drop, _, err := pgtest.Create(ctx)
-	if err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(drop)
-	store, err := storage.Open(ctx, storage.Options{URL: db.URL})
-	if err != nil {
-		t.Fatalf("open storage: %v", err)
-	}
-	_, _, err = store.Migrate(ctx)
-	store.Close()
-	if err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return newEnvOn(t, db.URL, mutate...)
+	return newEnvOn(t, dbtest.New(t).URL, mutate...)
 }
 
 // newEnvOn starts a server on the database at dbURL. Two servers on one

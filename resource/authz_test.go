@@ -15,7 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authz/authz/authz"
-	"github.com/authz/authz/internal/pgtest"
+	"github.com/authz/authz/internal/dbtest"
 	"github.com/authz/authz/storage"
 )
 
@@ -59,21 +59,7 @@ func newAuthzServer(t *testing.T, dbURL string, mutate func(*authz.Config)) *aut
 // ring must not be shared with the package's other servers.
 func isolatedDB(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	db, drop, _, err := pgtest.Create(ctx)
-	if err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(drop)
-	store, err := storage.Open(ctx, storage.Options{URL: db.URL})
-	if err != nil {
-		t.Fatalf("open storage: %v", err)
-	}
-	defer store.Close()
-	if _, _, err := store.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db.URL
+	return dbtest.New(t).URL
 }
 
 // clientToken registers a client with scopes read and write and audience

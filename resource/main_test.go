@@ -1,7 +1,6 @@
 package resource
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,26 +19,15 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authz/authz/internal/dbtest"
 	"github.com/authz/authz/internal/pgtest"
-	"github.com/authz/authz/storage"
 )
 
 // testDB is the database of this test package, for the real authz servers.
 var testDB *pgtest.Database
 
 func TestMain(m *testing.M) {
-	pgtest.Main(m, func(db *pgtest.Database) {
-		testDB = db
-		ctx := context.Background()
-		store, err := storage.Open(ctx, storage.Options{URL: db.URL})
-		if err != nil {
-			panic(err)
-		}
-		defer store.Close()
-		if _, _, err := store.Migrate(ctx); err != nil {
-			panic(err)
-		}
-	})
+	dbtest.Main(m, &testDB)
 }
 
 // testClock is a clock tests move by hand. It starts at the current second,

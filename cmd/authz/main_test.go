@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/authz/authz/authz"
+	"github.com/authz/authz/internal/dbtest"
 	"github.com/authz/authz/internal/pgtest"
 	"github.com/authz/authz/storage"
 )
@@ -25,21 +26,7 @@ import (
 var testDB *pgtest.Database
 
 func TestMain(m *testing.M) {
-	pgtest.Main(m, func(db *pgtest.Database) {
-		testDB = db
-		// Migrating once here keeps the commands that run in parallel from
-		// racing to create tern's version table; each command's own migration
-		// is then a no-op.
-		ctx := context.Background()
-		store, err := storage.Open(ctx, storage.Options{URL: db.URL})
-		if err != nil {
-			panic(err)
-		}
-		defer store.Close()
-		if _, _, err := store.Migrate(ctx); err != nil {
-			panic(err)
-		}
-	})
+	dbtest.Main(m, &testDB)
 }
 
 // testSecret is the server secret every command and test server shares, so
