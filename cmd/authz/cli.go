@@ -114,6 +114,7 @@ type options struct {
 	mayEphemeral bool
 
 	addr, issuer, signingAlg string
+	debugAddr                string
 	accessTTL, refreshTTL    time.Duration
 	familyTTL                time.Duration
 	hashConcurrency          int
@@ -146,6 +147,7 @@ func (o *options) serverFlags() {
 	o.durationVar(&o.accessTTL, "access-token-lifespan", "AUTHZ_ACCESS_TOKEN_LIFESPAN", authz.DefaultAccessTokenLifespan, "access token lifetime")
 	o.durationVar(&o.refreshTTL, "refresh-token-lifespan", "AUTHZ_REFRESH_TOKEN_LIFESPAN", authz.DefaultRefreshTokenLifespan, "lifetime of an unused refresh token")
 	o.durationVar(&o.familyTTL, "refresh-family-lifespan", "AUTHZ_REFRESH_FAMILY_LIFESPAN", authz.DefaultRefreshFamilyLifespan, "absolute lifetime of a grant's refresh tokens")
+	o.stringVar(&o.debugAddr, "debug-addr", "AUTHZ_DEBUG_ADDR", "", "address of a separate listener for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty. Never expose it")
 	o.intVar(&o.hashConcurrency, "password-hash-concurrency", "AUTHZ_PASSWORD_HASH_CONCURRENCY", 0, "password hashes computed at once; 0 means one per CPU")
 }
 

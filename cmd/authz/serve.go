@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/authz/authz/authz"
@@ -123,6 +124,12 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	}
 	log.Info("authz listening", "addr", ln.Addr().String(), "issuer", o.issuer, "dev", o.dev)
 
+	if o.debugAddr != "" {
+		if err := serveDebug(ctx, o.debugAddr, log); err != nil {
+			return err
+		}
+	}
+
 	cleanupCtx, stopCleanup := context.WithCancel(ctx)
 	defer stopCleanup()
 	go srv.RunCleanup(cleanupCtx, 10*time.Minute)
@@ -190,5 +197,28 @@ or with client credentials:
 `, demoUsername, demoPassword, demoClientID,
 		demoClientID, secret, demoUsername, demoPassword, base,
 		demoClientID, secret, base)
+	return nil
+}
+
+// serveDebug serves Go's profiling endpoints on their own listener, so they
+// are never reachable through the public address. It stops with ctx.
+func serveDebug(ctx context.Context, addr string, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on debug address %s: %v", addr, err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	log.Warn("profiling endpoints enabled; keep this address private", "debug_addr", ln.Addr().String())
 	return nil
 }
