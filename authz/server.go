@@ -29,6 +29,7 @@ type Server struct {
 	provider  fosite.OAuth2Provider
 	tokens    *tokenStrategy
 	throttle  throttlePolicies
+	clients   *clientCache
 	log       *slog.Logger
 	metadata  []byte
 }
@@ -58,6 +59,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store) (*Server, error)
 		passwords: passwords,
 		secrets:   newClientSecretHasher(cfg.Secret),
 		throttle:  defaultThrottle,
+		clients:   newClientCache(),
 		log:       cfg.Logger,
 	}
 	s.provider, s.tokens = s.compose()
@@ -111,12 +113,17 @@ func (f fositeStore) Authenticate(ctx context.Context, username, password string
 // it into invalid_client; a database failure is marked temporarily
 // unavailable so the handlers can answer 503 instead of telling a client its
 // valid credentials are wrong.
+//
+// Clients come from the replica's cache when it is live.
 func (f fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := f.Store.GetClient(ctx, id)
+	c, err := f.srv.client(ctx, id)
 	if err != nil && !errors.Is(err, fosite.ErrNotFound) {
 		return nil, fosite.ErrTemporarilyUnavailable.WithWrap(err)
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (s *Server) compose() (fosite.OAuth2Provider, *tokenStrategy) {

@@ -132,37 +132,42 @@ func (s *Store) Clients(ctx context.Context) ([]*Client, error) {
 }
 
 // DeleteClient removes a client and, through the foreign keys, every token
-// issued to it. It returns [fosite.ErrNotFound] when there is no such client.
+// issued to it, and announces the change to every replica. It returns [fosite.ErrNotFound] when there is no such client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	if !validText(id) {
 		return fmt.Errorf("storage: delete client: %w", fosite.ErrNotFound)
 	}
-	tag, err := s.db(ctx).Exec(ctx, `delete from clients where id = $1`, id)
-	if err != nil {
-		return mapErr("delete client", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return mapErr("delete client", errNoRows)
-	}
-	return nil
+	return s.InTx(ctx, func(ctx context.Context) error {
+		tag, err := s.db(ctx).Exec(ctx, `delete from clients where id = $1`, id)
+		if err != nil {
+			return mapErr("delete client", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return mapErr("delete client", errNoRows)
+		}
+		return s.notifyClientChanged(ctx, id)
+	})
 }
 
 // SetClientSecretHash replaces a confidential client's secret hash. The old
-// secret stops working at once.
+// secret stops working at once, on every replica: the change is announced
+// to their client caches.
 func (s *Store) SetClientSecretHash(ctx context.Context, id string, hash []byte) error {
 	if !validText(id) {
 		return fmt.Errorf("storage: set client secret: %w", fosite.ErrNotFound)
 	}
-	tag, err := s.db(ctx).Exec(ctx, `
-		update clients set secret_hash = $2, updated_at = now()
-		where id = $1 and not public`, id, hash)
-	if err != nil {
-		return mapErr("set client secret", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return mapErr("set client secret", errNoRows)
-	}
-	return nil
+	return s.InTx(ctx, func(ctx context.Context) error {
+		tag, err := s.db(ctx).Exec(ctx, `
+			update clients set secret_hash = $2, updated_at = now()
+			where id = $1 and not public`, id, hash)
+		if err != nil {
+			return mapErr("set client secret", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return mapErr("set client secret", errNoRows)
+		}
+		return s.notifyClientChanged(ctx, id)
+	})
 }
 
 // ClientAssertionJWTValid implements [fosite.ClientManager]: it reports

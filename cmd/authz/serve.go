@@ -130,9 +130,9 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
-	cleanupCtx, stopCleanup := context.WithCancel(ctx)
-	defer stopCleanup()
-	go srv.RunCleanup(cleanupCtx, 10*time.Minute)
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go srv.Run(bgCtx, 10*time.Minute)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
