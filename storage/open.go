@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,9 +22,18 @@ type Options struct {
 	// DefaultDatabase is the database used when neither URL nor PGDATABASE
 	// names one.
 	DefaultDatabase string
-	// MaxConns caps the pool; zero keeps pgx's default.
+	// MaxConns caps the pool. Zero means the URL's pool_max_conns, or
+	// DefaultMaxConns when the URL has none.
 	MaxConns int32
 }
+
+// DefaultMaxConns is the pool size when neither Options nor the URL set one.
+// pgx's own default (4 on a 2-core machine) lets only four transactions
+// wait on a commit at once; on a disk where a commit's fsync takes a
+// millisecond or two that caps token issuance at a few thousand a second
+// no matter how many requests are waiting. More connections let
+// PostgreSQL group their commits into one flush.
+const DefaultMaxConns = 16
 
 func (o Options) poolConfig() (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(o.URL)
@@ -35,8 +45,11 @@ func (o Options) poolConfig() (*pgxpool.Config, error) {
 	if cfg.ConnConfig.Database == "" && o.DefaultDatabase != "" {
 		cfg.ConnConfig.Database = o.DefaultDatabase
 	}
-	if o.MaxConns > 0 {
+	switch {
+	case o.MaxConns > 0:
 		cfg.MaxConns = o.MaxConns
+	case !strings.Contains(o.URL, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	return cfg, nil
 }
