@@ -168,7 +168,9 @@ func (s *Server) compose() (fosite.OAuth2Provider, *tokenStrategy) {
 	} {
 		h := factory(cfg, store, strategy)
 		if th, ok := h.(fosite.TokenEndpointHandler); ok {
-			fc.TokenEndpointHandlers.Append(th)
+			// Not Append: it drops a handler whose type is already listed,
+			// and every wrapped handler has the same type.
+			fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, onlyOwnGrant{th})
 		}
 		if ah, ok := h.(fosite.AuthorizeEndpointHandler); ok {
 			fc.AuthorizeEndpointHandlers.Append(ah)
@@ -181,6 +183,22 @@ func (s *Server) compose() (fosite.OAuth2Provider, *tokenStrategy) {
 		}
 	}
 	return fosite.NewOAuth2Provider(store, cfg), strategy
+}
+
+// onlyOwnGrant asks a token endpoint handler to build a response only for
+// the grant it handles. fosite calls every handler's
+// PopulateTokenEndpointResponse for every request, and each handler that is
+// not concerned answers with an error carrying a fresh stack trace, several
+// per request for nothing.
+type onlyOwnGrant struct {
+	fosite.TokenEndpointHandler
+}
+
+func (h onlyOwnGrant) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }
 
 // maxBodyBytes caps request bodies: protocol requests are a few hundred

@@ -24,6 +24,7 @@ const usage = `authz-load: load generator for an authz server
 Usage:
   authz-load run [flags]          drive a server and report each scenario
   authz-load static --addr ADDR   serve a fixed JSON document (the JWKS baseline)
+  authz-load report [flags]       compare results with the machine's limits (perf.sh)
 
 Scenarios (--scenarios, comma-separated):
   client_credentials  POST /token, client credentials grant
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdRun(ctx, args[1:], getenv, stdout, stderr)
 	case "static":
 		return cmdStatic(ctx, args[1:], stderr)
+	case "report":
+		return cmdReport(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
