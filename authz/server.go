@@ -94,8 +94,9 @@ func (c *fositeConfig) GetRefreshTokenScopes(ctx context.Context) []string {
 	return []string{}
 }
 
-// fositeStore adds user authentication for the password grant to the
-// storage, which knows users but not how passwords are hashed.
+// fositeStore is the storage as fosite sees it. It adds what the storage
+// cannot do alone: user authentication for the password grant, which needs
+// the password hasher, and clients served from the replica's cache.
 type fositeStore struct {
 	*storage.Store
 	srv *Server
