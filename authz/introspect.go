@@ -8,6 +8,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/ory/fosite"
+
+	"github.com/authz/authz/storage"
 )
 
 // introspection is the RFC 7662 section 2.2 response body.
@@ -126,9 +128,8 @@ func writeIntrospection(w http.ResponseWriter, body introspection) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// isStorageFault reports an error that is not about the token itself.
+// isStorageFault reports an error that is about the database rather than
+// the token: fosite wraps both kinds alike.
 func isStorageFault(err error) bool {
-	return !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, fosite.ErrTokenExpired) &&
-		!errors.Is(err, fosite.ErrTokenSignatureMismatch) && !errors.Is(err, fosite.ErrInvalidTokenFormat) &&
-		!errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrTokenClaim)
+	return errors.Is(err, storage.ErrDatabase)
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/ory/fosite"
+
+	"github.com/authz/authz/storage"
 )
 
 func TestIntrospectActiveTokens(t *testing.T) {
@@ -329,4 +332,23 @@ func withClaim(m map[string]any, k string, v any) map[string]any {
 	out := clone(m)
 	out[k] = v
 	return out
+}
+
+// TestIsStorageFault: fosite wraps a failed token lookup in the same
+// errors whether the token was unknown or the database was down; only the
+// latter must be logged as a fault.
+func TestIsStorageFault(t *testing.T) {
+	wrap := func(cause error) error {
+		return fosite.ErrInactiveToken.WithWrap(fosite.ErrRequestUnauthorized.WithWrap(cause))
+	}
+	dbDown := fmt.Errorf("storage: get oauth_access: %w: %v", storage.ErrDatabase, "closed pool")
+	notFound := fmt.Errorf("storage: get oauth_access: %w", fosite.ErrNotFound)
+	if !isStorageFault(wrap(dbDown)) {
+		t.Error("a database failure under fosite's wrapping is not reported as a fault")
+	}
+	for _, cause := range []error{notFound, fosite.ErrTokenExpired, fosite.ErrInactiveToken} {
+		if isStorageFault(wrap(cause)) {
+			t.Errorf("%v reported as a storage fault", cause)
+		}
+	}
 }

@@ -57,6 +57,7 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	body, err := s.keys.JWKS(ctx)
 	if err != nil {
 		s.log.ErrorContext(ctx, "jwks unavailable", "err", err)
+		w.Header().Set("Retry-After", "5")
 		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The key set is unavailable; retry later.")
 		return
 	}

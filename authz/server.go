@@ -118,7 +118,7 @@ func (f fositeStore) Authenticate(ctx context.Context, username, password string
 // Clients come from the replica's cache when it is live.
 func (f fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := f.srv.client(ctx, id)
-	if err != nil && !errors.Is(err, fosite.ErrNotFound) {
+	if errors.Is(err, storage.ErrDatabase) {
 		return nil, fosite.ErrTemporarilyUnavailable.WithWrap(err)
 	}
 	if err != nil {

@@ -18,6 +18,11 @@ import (
 // second user with the same username.
 var ErrConflict = errors.New("storage: conflict")
 
+// ErrDatabase marks a failure of the database itself (unreachable, closed
+// pool, a statement it refused) as opposed to an answer about the data.
+// Callers use it to tell "no such token" from "could not look".
+var ErrDatabase = errors.New("storage: database failure")
+
 // Store is the PostgreSQL storage. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
@@ -269,9 +274,9 @@ func mapErr(op string, err error) error {
 		}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return fmt.Errorf("storage: %s: %w: %w", op, ErrDatabase, err)
 	}
-	return fmt.Errorf("storage: %s: %v", op, err)
+	return fmt.Errorf("storage: %s: %w: %v", op, ErrDatabase, err)
 }
 
 // hashSignature is the key under which a token row is stored: the SHA-256 of
