@@ -45,8 +45,8 @@ func (c ClientSpec) Validate() error {
 	} else if len(c.Name) > 200 || !utf8.ValidString(c.Name) || strings.ContainsRune(c.Name, 0) {
 		add("name: at most 200 characters of valid UTF-8")
 	}
-	if c.ID != "" && (len(c.ID) > 128 || strings.ContainsAny(c.ID, ": \t\r\n") || !utf8.ValidString(c.ID)) {
-		add("id %q: at most 128 characters, no spaces or colons", c.ID)
+	if c.ID != "" && (len(c.ID) > 128 || strings.ContainsAny(c.ID, ": \t\r\n") || !utf8.ValidString(c.ID) || c.ID[0] == '-') {
+		add("id %q: at most 128 characters, no spaces or colons, not starting with \"-\"", c.ID)
 	}
 	if len(c.GrantTypes) == 0 {
 		add("grant types: at least one is required")
@@ -136,7 +136,7 @@ func (s *Server) CreateClient(ctx context.Context, spec ClientSpec) (*storage.Cl
 		RedirectURIs:            dedupe(spec.RedirectURIs),
 	}
 	if c.ID == "" {
-		c.ID = randomToken(16)
+		c.ID = newClientID()
 	}
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 		c.ResponseTypes = []string{"code"}
@@ -290,9 +290,20 @@ func (s *Server) SetUserDisabled(ctx context.Context, username string, disabled 
 }
 
 // authenticateUser checks a username and password for the password grant.
-// Every refusal is counted for throttling; the handler has already refused
-// requests whose account or address is blocked.
+// fosite calls it only once the client has authenticated, so the throttle
+// state of an account is shown to nobody else. A blocked account or address
+// is refused before any hashing, so a guessing flood costs one indexed read
+// per attempt rather than an argon2id computation; every other refusal is
+// counted.
 func (s *Server) authenticateUser(ctx context.Context, username, password string) (string, error) {
+	addr, _ := ctx.Value(signInAddressKey{}).(string)
+	wait, err := s.signInBlocked(ctx, username, addr)
+	if err != nil {
+		return "", fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	if wait > 0 {
+		return "", &signInThrottled{wait: wait}
+	}
 	sub, err := s.checkPassword(ctx, username, password)
 	switch {
 	case errors.Is(err, fosite.ErrNotFound):
@@ -339,6 +350,17 @@ func (s *Server) upgradeHash(ctx context.Context, u *storage.User, password stri
 		return
 	}
 	s.log.InfoContext(ctx, "password hash upgraded", "user_id", u.ID)
+}
+
+// newClientID returns a random client ID of 128 bits. It never starts with
+// "-" or "_", so it can be typed as a command-line argument without being
+// taken for a flag.
+func newClientID() string {
+	for {
+		if id := randomToken(16); id[0] != '-' && id[0] != '_' {
+			return id
+		}
+	}
 }
 
 func dedupe(in []string) []string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -37,6 +38,10 @@ type Config struct {
 	// PasswordHashConcurrency bounds concurrent password hashing; 0 means
 	// one per CPU.
 	PasswordHashConcurrency int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client address that failed sign-ins are counted against.
+	// Empty means the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// Dev relaxes the issuer check to allow plain http anywhere.
 	Dev bool
 	// Logger receives the server's logs; nil discards them.

@@ -49,3 +49,11 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestNewClientIDNeverLooksLikeAFlag(t *testing.T) {
+	for range 2000 {
+		if id := newClientID(); id[0] == '-' || id[0] == '_' || len(id) != 22 {
+			t.Fatalf("client ID %q", id)
+		}
+	}
+}

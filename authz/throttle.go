@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -67,18 +68,58 @@ func accountKey(username string) string {
 
 func addressKey(addr string) string { return "ip:" + addr }
 
-// clientAddress is the address failures are counted against: the peer of
-// the connection. Forwarding headers are not trusted, as any client can set
-// them.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddress is the address failures are counted against. It is the
+// peer of the connection, unless that peer is a configured trusted proxy:
+// then X-Forwarded-For is read from the right, past every trusted proxy,
+// and the first address no trusted proxy vouches for is the client's. The
+// header is never believed otherwise, since any client can set it, and the
+// part left of the first untrusted hop is the client's own invention.
+func (s *Server) clientAddress(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		peer = r.RemoteAddr
 	}
-	return host
+	if len(s.cfg.TrustedProxies) == 0 {
+		return peer
+	}
+	ip, err := netip.ParseAddr(peer)
+	if err != nil || !s.trustedProxy(ip) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: nothing left of it can be believed
+		}
+		client = a.Unmap().String()
+		if !s.trustedProxy(a) {
+			break
+		}
+	}
+	return client
+}
+
+func (s *Server) trustedProxy(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 type signInAddressKey struct{}
+
+// signInThrottled is returned through fosite when a sign-in is refused
+// because its account or address is blocked; the token handler answers 429.
+type signInThrottled struct {
+	wait time.Duration
+}
+
+func (e *signInThrottled) Error() string { return "authz: sign-in throttled" }
 
 // signInBlocked reports how long sign-ins for username from the request's
 // address must wait, or zero.

@@ -2,6 +2,8 @@ package authz
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"testing"
@@ -94,5 +96,63 @@ func TestSignInThrottlingByAddress(t *testing.T) {
 	r := e.post("/token", &c, url.Values{"grant_type": {"password"}, "username": {username}, "password": {testPassword}})
 	if r.status != http.StatusTooManyRequests {
 		t.Errorf("sign-in from a spraying address: %d %s, want 429", r.status, r.body)
+	}
+}
+
+func TestClientAddress(t *testing.T) {
+	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+	}}}
+	tests := []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"direct client, header ignored", "203.0.113.7:5000", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"one trusted proxy", "10.1.2.3:443", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"client-supplied hops left of the real one", "10.1.2.3:443", []string{"1.1.1.1, 198.51.100.1"}, "198.51.100.1"},
+		{"two trusted proxies", "10.1.2.3:443", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"header split over lines", "10.1.2.3:443", []string{"198.51.100.1", "10.9.9.9"}, "198.51.100.1"},
+		{"malformed hop stops the walk", "10.1.2.3:443", []string{"198.51.100.1, bogus"}, "10.1.2.3"},
+		{"no header from a proxy", "10.1.2.3:443", nil, "10.1.2.3"},
+		{"only trusted hops", "10.1.2.3:443", []string{"10.4.4.4"}, "10.4.4.4"},
+		{"ipv6 proxy, mapped client", "[::1]:443", []string{"::ffff:198.51.100.1"}, "198.51.100.1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/token", nil)
+			r.RemoteAddr = tc.peer
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := s.clientAddress(r); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+	plain := &Server{}
+	r := httptest.NewRequest(http.MethodPost, "/token", nil)
+	r.RemoteAddr, r.Header["X-Forwarded-For"] = "10.1.2.3:443", []string{"198.51.100.1"}
+	if got := plain.clientAddress(r); got != "10.1.2.3" {
+		t.Errorf("without trusted proxies: got %s, want the peer", got)
+	}
+}
+
+// TestThrottleStateNeedsClientAuthentication: the 429 of a blocked account
+// is only shown to a caller whose client credentials are good.
+func TestThrottleStateNeedsClientAuthentication(t *testing.T) {
+	e := newIsolatedEnv(t)
+	e.srv.throttle = defaultThrottle
+	c := e.newClient(GrantPassword)
+	username, _ := e.newUser(testPassword)
+	for i := 0; i < accountThrottle.Free+1; i++ {
+		e.post("/token", &c, url.Values{"grant_type": {"password"}, "username": {username}, "password": {"wrong"}})
+	}
+	bad := testClient{ID: c.ID, Secret: "wrong"}
+	if r := e.post("/token", &bad, url.Values{"grant_type": {"password"}, "username": {username}, "password": {"x"}}); r.status != http.StatusUnauthorized {
+		t.Errorf("blocked account, bad client secret: %d %s, want 401", r.status, r.body)
+	}
+	if r := e.post("/token", &c, url.Values{"grant_type": {"password"}, "username": {username}, "password": {"x"}}); r.status != http.StatusTooManyRequests {
+		t.Errorf("blocked account, good client: %d %s, want 429", r.status, r.body)
 	}
 }

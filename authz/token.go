@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -44,19 +45,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if gt == GrantPassword {
-		// Throttled before any hashing, so a guessing flood costs one
-		// indexed read per request rather than an argon2id computation.
-		addr := clientAddress(r)
-		wait, err := s.signInBlocked(ctx, r.PostFormValue("username"), addr)
-		if err != nil {
-			s.writeTokenError(ctx, w, r, nil, fosite.ErrTemporarilyUnavailable.WithWrap(err))
-			return
-		}
-		if wait > 0 {
-			s.refuseThrottled(ctx, w, r, wait)
-			return
-		}
-		ctx = context.WithValue(ctx, signInAddressKey{}, addr)
+		// authenticateUser counts failures against this address.
+		ctx = context.WithValue(ctx, signInAddressKey{}, s.clientAddress(r))
 	}
 
 	sess := &Session{}
@@ -66,6 +56,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		sess.FamilyExpiresAt = time.Now().UTC().Add(s.cfg.RefreshFamilyLifespan).Truncate(time.Second)
 	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
+	var throttled *signInThrottled
+	if errors.As(err, &throttled) {
+		s.refuseThrottled(ctx, w, r, throttled.wait)
+		return
+	}
 	if err != nil {
 		s.writeTokenError(ctx, w, r, ar, err)
 		return
@@ -112,7 +107,7 @@ func (s *Server) refuseThrottled(ctx context.Context, w http.ResponseWriter, r *
 	if secs < 1 {
 		secs = 1
 	}
-	s.log.InfoContext(ctx, "sign-in throttled", "remote_addr", clientAddress(r), "retry_after", secs)
+	s.log.InfoContext(ctx, "sign-in throttled", "remote_addr", s.clientAddress(r), "retry_after", secs)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeJSONError(w, http.StatusTooManyRequests, "invalid_grant",
 		fmt.Sprintf("Too many failed sign-in attempts. Retry in %d seconds.", secs))

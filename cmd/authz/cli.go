@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -115,6 +116,7 @@ type options struct {
 
 	addr, issuer, signingAlg string
 	debugAddr                string
+	trustedProxies           string
 	accessTTL, refreshTTL    time.Duration
 	familyTTL                time.Duration
 	hashConcurrency          int
@@ -147,6 +149,8 @@ func (o *options) serverFlags() {
 	o.durationVar(&o.accessTTL, "access-token-lifespan", "AUTHZ_ACCESS_TOKEN_LIFESPAN", authz.DefaultAccessTokenLifespan, "access token lifetime")
 	o.durationVar(&o.refreshTTL, "refresh-token-lifespan", "AUTHZ_REFRESH_TOKEN_LIFESPAN", authz.DefaultRefreshTokenLifespan, "lifetime of an unused refresh token")
 	o.durationVar(&o.familyTTL, "refresh-family-lifespan", "AUTHZ_REFRESH_FAMILY_LIFESPAN", authz.DefaultRefreshFamilyLifespan, "absolute lifetime of a grant's refresh tokens")
+	o.stringVar(&o.trustedProxies, "trusted-proxies", "AUTHZ_TRUSTED_PROXIES", "",
+		"comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client, for sign-in throttling")
 	o.stringVar(&o.debugAddr, "debug-addr", "AUTHZ_DEBUG_ADDR", "", "address of a separate listener for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty. Never expose it")
 	o.intVar(&o.hashConcurrency, "password-hash-concurrency", "AUTHZ_PASSWORD_HASH_CONCURRENCY", 0, "password hashes computed at once; 0 means one per CPU")
 }
@@ -345,7 +349,12 @@ func (o *options) config(log *slog.Logger) (authz.Config, error) {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	proxies, perr := parsePrefixes(o.trustedProxies)
+	if perr != nil {
+		problems = append(problems, "trusted proxies: "+perr.Error())
+	}
 	cfg := authz.Config{
+		TrustedProxies:          proxies,
 		Addr:                    o.addr,
 		Issuer:                  o.issuer,
 		Database:                o.storageOptions(),
@@ -385,4 +394,21 @@ func (o *options) config(log *slog.Logger) (authz.Config, error) {
 		return cfg, fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
 	}
 	return cfg, nil
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs or single addresses.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range splitList(list) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -78,3 +78,14 @@ func TestDevCommandsNeedTheServerSecret(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want a refusal naming AUTHZ_SECRET", r.code, r.stderr)
 	}
 }
+
+func TestTrustedProxiesMustParse(t *testing.T) {
+	r := runCLI(t, withEnv(map[string]string{"AUTHZ_TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip"}), "", "serve")
+	if r.code == 0 || !strings.Contains(r.stderr, `trusted proxies: "not-an-ip"`) {
+		t.Errorf("exit %d, stderr %q; want the bad entry named", r.code, r.stderr)
+	}
+	got, err := parsePrefixes("10.1.2.3/8, 192.0.2.1 ::1")
+	if err != nil || len(got) != 3 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.1/32" || got[2].String() != "::1/128" {
+		t.Errorf("parsePrefixes = %v, %v", got, err)
+	}
+}
