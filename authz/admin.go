@@ -34,6 +34,10 @@ type ClientSpec struct {
 	Audiences    []string
 	RedirectURIs []string
 	Public       bool
+	// TokenEndpointAuthMethod is how a confidential client presents its
+	// secret: client_secret_basic (the default) or client_secret_post.
+	// Public clients use none.
+	TokenEndpointAuthMethod string
 }
 
 // Validate reports every problem with the spec at once.
@@ -50,6 +54,12 @@ func (c ClientSpec) Validate() error {
 	}
 	if len(c.GrantTypes) == 0 {
 		add("grant types: at least one is required")
+	}
+	switch m := c.TokenEndpointAuthMethod; {
+	case c.Public && m != "" && m != "none":
+		add("token endpoint auth method %q: a public client has no secret, so it must be none", m)
+	case !c.Public && m != "" && m != "client_secret_basic" && m != "client_secret_post":
+		add("token endpoint auth method %q: must be client_secret_basic or client_secret_post", m)
 	}
 	for _, gt := range c.GrantTypes {
 		if !supportedGrantTypes[gt] {
@@ -129,7 +139,7 @@ func (s *Server) CreateClient(ctx context.Context, spec ClientSpec) (*storage.Cl
 		ID:                      spec.ID,
 		Name:                    spec.Name,
 		Public:                  spec.Public,
-		TokenEndpointAuthMethod: "client_secret_basic",
+		TokenEndpointAuthMethod: spec.TokenEndpointAuthMethod,
 		GrantTypes:              dedupe(spec.GrantTypes),
 		Scopes:                  dedupe(spec.Scopes),
 		Audiences:               dedupe(spec.Audiences),
@@ -142,6 +152,9 @@ func (s *Server) CreateClient(ctx context.Context, spec ClientSpec) (*storage.Cl
 		c.ResponseTypes = []string{"code"}
 	}
 	var secret string
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = "client_secret_basic"
+	}
 	if c.Public {
 		c.TokenEndpointAuthMethod = "none"
 	} else {

@@ -276,6 +276,21 @@ func openAPIProbes(t *testing.T, e *testEnv) openAPIProbeList {
 		t.Fatalf("create authorization code client: %v", err)
 	}
 	code := testClient{ID: codeClient.ID, Secret: codeSecret}
+	postClient, postSecret, err := e.srv.CreateClient(ctx, ClientSpec{
+		Name: "post", GrantTypes: []string{GrantClientCredentials}, Scopes: []string{"read"},
+		TokenEndpointAuthMethod: "client_secret_post",
+	})
+	if err != nil {
+		t.Fatalf("create client_secret_post client: %v", err)
+	}
+	post := testClient{ID: postClient.ID, Secret: postSecret}
+	postToken := func() string {
+		r := e.post("/token", nil, url.Values{"grant_type": {"client_credentials"}, "client_id": {post.ID}, "client_secret": {post.Secret}})
+		if r.status != http.StatusOK {
+			t.Fatalf("client_secret_post token: %d %s", r.status, r.body)
+		}
+		return r.str(t, "access_token")
+	}
 	username, _ := e.newUser(testPassword)
 	blocked := unique("blocked")
 	if r := e.post("/token", &confidential, url.Values{
@@ -310,6 +325,8 @@ func openAPIProbes(t *testing.T, e *testEnv) openAPIProbeList {
 	return openAPIProbeList{
 		{tok, "client_credentials, client_secret_basic", 200, e.post("/token", &confidential, form("grant_type", "client_credentials"))},
 		{tok, "client_credentials, client_secret_post", 200, e.post("/token", nil, form(
+			"grant_type", "client_credentials", "client_id", post.ID, "client_secret", post.Secret))},
+		{tok, "secret sent in a way the client is not registered for", 401, e.post("/token", nil, form(
 			"grant_type", "client_credentials", "client_id", confidential.ID, "client_secret", confidential.Secret))},
 		{tok, "password", 200, e.post("/token", &confidential, form(
 			"grant_type", "password", "username", username, "password", testPassword, "scope", "read"))},
@@ -343,7 +360,7 @@ func openAPIProbes(t *testing.T, e *testEnv) openAPIProbeList {
 
 		{rev, "own token, client_secret_basic", 200, e.post("/revoke", &other, form("token", e.tokenFor(other)))},
 		{rev, "own token, client_secret_post", 200, e.post("/revoke", nil, form(
-			"token", e.tokenFor(other), "client_id", other.ID, "client_secret", other.Secret))},
+			"token", postToken(), "client_id", post.ID, "client_secret", post.Secret))},
 		{rev, "own token, public client", 200, e.post("/revoke", nil, form("token", pubRT, "client_id", pub.ID))},
 		{rev, "unknown token", 200, e.post("/revoke", &other, form("token", "no-such-token"))},
 		{rev, "another client's token", 400, e.post("/revoke", &other, form("token", e.tokenFor(confidential)))},

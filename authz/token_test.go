@@ -82,10 +82,31 @@ func TestClientCredentialsWithOAuth2Client(t *testing.T) {
 		t.Errorf("aud = %v, want [api] (the client's registered audience)", claims["aud"])
 	}
 
-	// client_secret_post works as well as Basic (RFC 6749 section 2.3.1).
+	// A client registered for Basic may not send its secret in the body.
 	r := e.post("/token", nil, url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {c.Secret}})
-	if r.status != http.StatusOK {
-		t.Errorf("client_secret_post: status %d, body %s", r.status, r.body)
+	if r.status != http.StatusUnauthorized || r.str(t, "error") != "invalid_client" {
+		t.Errorf("secret in the body of a client_secret_basic client: %d %s, want 401 invalid_client", r.status, r.body)
+	}
+}
+
+func TestClientSecretPost(t *testing.T) {
+	e := newTestEnv(t)
+	spec, secret, err := e.srv.CreateClient(context.Background(), ClientSpec{
+		Name: "posts its secret", GrantTypes: []string{GrantClientCredentials}, Scopes: []string{"read"},
+		TokenEndpointAuthMethod: "client_secret_post",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := clientcredentials.Config{ClientID: spec.ID, ClientSecret: secret, TokenURL: e.url + "/token",
+		AuthStyle: oauth2.AuthStyleInParams}
+	if _, err := cc.Token(context.Background()); err != nil {
+		t.Errorf("client_secret_post (RFC 6749 section 2.3.1): %v", err)
+	}
+	// The same secret in the Authorization header is refused: the client
+	// was registered to send it in the body.
+	if r := e.post("/token", &testClient{ID: spec.ID, Secret: secret}, url.Values{"grant_type": {"client_credentials"}}); r.status != http.StatusUnauthorized {
+		t.Errorf("Basic for a client_secret_post client: %d %s, want 401", r.status, r.body)
 	}
 }
 

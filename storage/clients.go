@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 )
 
@@ -26,7 +27,25 @@ type Client struct {
 	UpdatedAt               time.Time
 }
 
-var _ fosite.Client = (*Client)(nil)
+var (
+	_ fosite.Client              = (*Client)(nil)
+	_ fosite.OpenIDConnectClient = (*Client)(nil)
+)
+
+// GetTokenEndpointAuthMethod implements [fosite.OpenIDConnectClient]: fosite
+// refuses client credentials presented in any other way than the one the
+// client was registered with (RFC 7591 section 2), so a secret meant for
+// the Authorization header is not accepted in a form body, where proxies
+// and logs are likelier to keep it.
+func (c *Client) GetTokenEndpointAuthMethod() string { return c.TokenEndpointAuthMethod }
+
+// The rest of [fosite.OpenIDConnectClient] describes request objects and
+// client key sets, which authz does not support: all empty.
+func (c *Client) GetRequestURIs() []string                     { return nil }
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet          { return nil }
+func (c *Client) GetJSONWebKeysURI() string                    { return "" }
+func (c *Client) GetRequestObjectSigningAlgorithm() string     { return "" }
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
 
 func (c *Client) GetID() string                      { return c.ID }
 func (c *Client) GetHashedSecret() []byte            { return c.SecretHash }

@@ -124,6 +124,8 @@ func cmdClients(ctx context.Context, args []string, e *env) error {
 		o.fs.StringVar(&auds, "audiences", "", "comma-separated audiences (resource servers) of its tokens")
 		o.fs.StringVar(&uris, "redirect-uris", "", "comma-separated redirect URIs, matched exactly")
 		o.fs.BoolVar(&spec.Public, "public", false, "a public client: no secret (PKCE required)")
+		o.fs.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "",
+			"how the client sends its secret: client_secret_basic (default) or client_secret_post")
 		return withServer(ctx, o, args, nil, func(srv *authz.Server) error {
 			spec.GrantTypes, spec.Scopes = splitList(grants), splitList(scopes)
 			spec.Audiences, spec.RedirectURIs = splitList(auds), splitList(uris)

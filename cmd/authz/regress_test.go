@@ -89,3 +89,17 @@ func TestTrustedProxiesMustParse(t *testing.T) {
 		t.Errorf("parsePrefixes = %v, %v", got, err)
 	}
 }
+
+func TestTokenEndpointAuthMethod(t *testing.T) {
+	var c clientJSON
+	decodeOne(t, mustRun(t, "", "clients", "create", "--name", "poster", "--grant-types", "client_credentials",
+		"--token-endpoint-auth-method", "client_secret_post", "--json").stdout, &c)
+	if c.TokenEndpointAuthMethod != "client_secret_post" {
+		t.Errorf("token_endpoint_auth_method = %q, want client_secret_post", c.TokenEndpointAuthMethod)
+	}
+	r := runCLI(t, baseEnv(), "", "clients", "create", "--name", "jwt", "--grant-types", "client_credentials",
+		"--token-endpoint-auth-method", "private_key_jwt")
+	if r.code == 0 || !strings.Contains(r.stderr, "must be client_secret_basic or client_secret_post") {
+		t.Errorf("unsupported method: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
