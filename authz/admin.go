@@ -38,6 +38,9 @@ type ClientSpec struct {
 	// secret: client_secret_basic (the default) or client_secret_post.
 	// Public clients use none.
 	TokenEndpointAuthMethod string
+	// MayIntrospect lets a resource server's client introspect tokens
+	// issued to other clients.
+	MayIntrospect bool
 }
 
 // Validate reports every problem with the spec at once.
@@ -65,6 +68,9 @@ func (c ClientSpec) Validate() error {
 		if !supportedGrantTypes[gt] {
 			add("grant type %q: must be one of authorization_code, client_credentials, password, refresh_token", gt)
 		}
+	}
+	if c.Public && c.MayIntrospect {
+		add("introspection: a public client cannot authenticate, so it cannot introspect")
 	}
 	if c.Public && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		add("grant type client_credentials: a public client cannot authenticate, so it cannot use it")
@@ -144,6 +150,7 @@ func (s *Server) CreateClient(ctx context.Context, spec ClientSpec) (*storage.Cl
 		Scopes:                  dedupe(spec.Scopes),
 		Audiences:               dedupe(spec.Audiences),
 		RedirectURIs:            dedupe(spec.RedirectURIs),
+		MayIntrospect:           spec.MayIntrospect,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()

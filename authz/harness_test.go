@@ -151,6 +151,19 @@ func (e *testEnv) newClient(grants ...string) testClient {
 	return testClient{ID: c.ID, Secret: secret}
 }
 
+// newResourceServer registers a client that may introspect tokens issued
+// to other clients, as a resource server's client does.
+func (e *testEnv) newResourceServer() testClient {
+	e.t.Helper()
+	c, secret, err := e.srv.CreateClient(context.Background(), ClientSpec{
+		Name: "resource server", GrantTypes: []string{GrantClientCredentials}, MayIntrospect: true,
+	})
+	if err != nil {
+		e.t.Fatalf("create resource server client: %v", err)
+	}
+	return testClient{ID: c.ID, Secret: secret}
+}
+
 // newUser creates a user and returns its username and subject.
 func (e *testEnv) newUser(password string) (username, subject string) {
 	e.t.Helper()

@@ -1,9 +1,11 @@
 package authz
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -81,6 +83,13 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ar := ir.GetAccessRequester()
+	// A client sees its own tokens; only a client marked as a resource
+	// server sees others' (RFC 7662 section 4: the server decides what each
+	// caller may learn). Others get the answer for an unknown token.
+	if callerID, _, _ := r.BasicAuth(); !s.mayIntrospect(ctx, callerID, ar.GetClient().GetID()) {
+		writeIntrospection(w, introspection{Active: false})
+		return
+	}
 	out := introspection{
 		Active:   true,
 		Scope:    strings.Join(ar.GetGrantedScopes(), " "),
@@ -132,4 +141,19 @@ func writeIntrospection(w http.ResponseWriter, body introspection) {
 // the token: fosite wraps both kinds alike.
 func isStorageFault(err error) bool {
 	return errors.Is(err, storage.ErrDatabase)
+}
+
+// mayIntrospect reports whether the authenticated caller may see a token
+// issued to owner. fosite has authenticated the caller already; its ID in
+// the Basic header is form-encoded (RFC 6749 section 2.3.1).
+func (s *Server) mayIntrospect(ctx context.Context, rawCallerID, owner string) bool {
+	callerID, err := url.QueryUnescape(rawCallerID)
+	if err != nil {
+		return false
+	}
+	if callerID == owner {
+		return true
+	}
+	c, err := s.client(ctx, callerID)
+	return err == nil && c.MayIntrospect
 }

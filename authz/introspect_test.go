@@ -24,7 +24,7 @@ import (
 func TestIntrospectActiveTokens(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.newClient(GrantPassword, GrantRefreshToken)
-	rs := e.newClient(GrantClientCredentials) // a resource server's own client
+	rs := e.newResourceServer()
 	username, subject := e.newUser(testPassword)
 	r := e.passwordToken(c, username, testPassword, "read write")
 	at, rt := r.str(t, "access_token"), r.str(t, "refresh_token")
@@ -350,5 +350,26 @@ func TestIsStorageFault(t *testing.T) {
 		if isStorageFault(wrap(cause)) {
 			t.Errorf("%v reported as a storage fault", cause)
 		}
+	}
+}
+
+// TestIntrospectionIsLimitedToOwnTokens: a client learns about its own
+// tokens; only a resource server's client learns about others'.
+func TestIntrospectionIsLimitedToOwnTokens(t *testing.T) {
+	e := newTestEnv(t)
+	owner := e.newClient(GrantClientCredentials)
+	stranger := e.newClient(GrantClientCredentials)
+	rs := e.newResourceServer()
+	at := e.tokenFor(owner)
+
+	if !e.active(owner, at) {
+		t.Error("a client cannot introspect its own token")
+	}
+	if !e.active(rs, at) {
+		t.Error("a resource server's client cannot introspect another client's token")
+	}
+	r := e.post("/introspect", &stranger, url.Values{"token": {at}})
+	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"active":false}` {
+		t.Errorf("another client introspecting: %d %s, want exactly {\"active\":false}", r.status, r.body)
 	}
 }

@@ -261,7 +261,7 @@ func openAPIProbes(t *testing.T, e *testEnv) openAPIProbeList {
 	t.Helper()
 	ctx := context.Background()
 	confidential := e.newClient(GrantPassword, GrantRefreshToken, GrantClientCredentials)
-	other := e.newClient(GrantClientCredentials)
+	other := e.newResourceServer()
 	pub, _, err := e.srv.CreateClient(ctx, ClientSpec{
 		Name: "public", Public: true, GrantTypes: []string{GrantPassword, GrantRefreshToken},
 		Scopes: []string{"read"}, Audiences: []string{"api"},

@@ -23,8 +23,12 @@ type Client struct {
 	Scopes                  []string
 	Audiences               []string
 	RedirectURIs            []string
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// MayIntrospect lets the client introspect tokens issued to other
+	// clients, as a resource server does; every client may introspect its
+	// own.
+	MayIntrospect bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 var (
@@ -70,12 +74,12 @@ func (c *Client) HasGrantType(gt string) bool {
 // the order of [Client.scanDest].
 const clientColumns = `c.id, c.name, c.secret_hash, c.public, c.token_endpoint_auth_method,
 	c.grant_types, c.response_types, c.scopes, c.audiences, c.redirect_uris,
-	c.created_at, c.updated_at`
+	c.may_introspect, c.created_at, c.updated_at`
 
 func (c *Client) scanDest() []any {
 	return []any{&c.ID, &c.Name, &c.SecretHash, &c.Public, &c.TokenEndpointAuthMethod,
 		&c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audiences, &c.RedirectURIs,
-		&c.CreatedAt, &c.UpdatedAt}
+		&c.MayIntrospect, &c.CreatedAt, &c.UpdatedAt}
 }
 
 type rowScanner interface {
@@ -94,12 +98,12 @@ func scanClient(row rowScanner) (*Client, error) {
 func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	err := s.db(ctx).QueryRow(ctx, `
 		insert into clients (id, name, secret_hash, public, token_endpoint_auth_method,
-			grant_types, response_types, scopes, audiences, redirect_uris)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			grant_types, response_types, scopes, audiences, redirect_uris, may_introspect)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		returning created_at, updated_at`,
 		c.ID, c.Name, c.SecretHash, c.Public, c.TokenEndpointAuthMethod,
 		orEmpty(c.GrantTypes), orEmpty(c.ResponseTypes), orEmpty(c.Scopes),
-		orEmpty(c.Audiences), orEmpty(c.RedirectURIs),
+		orEmpty(c.Audiences), orEmpty(c.RedirectURIs), c.MayIntrospect,
 	).Scan(&c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return mapErr("create client", err)

@@ -88,6 +88,7 @@ type clientJSON struct {
 	Scopes                  []string  `json:"scopes"`
 	Audiences               []string  `json:"audiences"`
 	RedirectURIs            []string  `json:"redirect_uris"`
+	MayIntrospect           bool      `json:"may_introspect"`
 	CreatedAt               time.Time `json:"created_at"`
 }
 
@@ -102,7 +103,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		ClientID: c.ID, ClientSecret: secret, Name: c.Name, Public: c.Public,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, GrantTypes: nz(c.GrantTypes),
 		Scopes: nz(c.Scopes), Audiences: nz(c.Audiences), RedirectURIs: nz(c.RedirectURIs),
-		CreatedAt: c.CreatedAt,
+		MayIntrospect: c.MayIntrospect, CreatedAt: c.CreatedAt,
 	}
 }
 
@@ -124,6 +125,8 @@ func cmdClients(ctx context.Context, args []string, e *env) error {
 		o.fs.StringVar(&auds, "audiences", "", "comma-separated audiences (resource servers) of its tokens")
 		o.fs.StringVar(&uris, "redirect-uris", "", "comma-separated redirect URIs, matched exactly")
 		o.fs.BoolVar(&spec.Public, "public", false, "a public client: no secret (PKCE required)")
+		o.fs.BoolVar(&spec.MayIntrospect, "introspect", false,
+			"let the client introspect tokens issued to other clients, as a resource server does")
 		o.fs.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "",
 			"how the client sends its secret: client_secret_basic (default) or client_secret_post")
 		return withServer(ctx, o, args, nil, func(srv *authz.Server) error {

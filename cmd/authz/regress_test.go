@@ -103,3 +103,16 @@ func TestTokenEndpointAuthMethod(t *testing.T) {
 		t.Errorf("unsupported method: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestIntrospectFlag(t *testing.T) {
+	var c clientJSON
+	decodeOne(t, mustRun(t, "", "clients", "create", "--name", "orders api", "--grant-types", "client_credentials",
+		"--introspect", "--json").stdout, &c)
+	if !c.MayIntrospect {
+		t.Error("may_introspect = false after --introspect")
+	}
+	r := runCLI(t, baseEnv(), "", "clients", "create", "--name", "spa", "--grant-types", "refresh_token", "--public", "--introspect")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot introspect") {
+		t.Errorf("public client with --introspect: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
